@@ -1,0 +1,99 @@
+//! The chaos workload: a workflow whose database effects can be counted afterwards.
+//!
+//! `reserve` (transactional, compensated) -> `payment` (wait for signal `paid`) -> `cool`
+//! (sleep) -> `charge` (transactional, compensated) -> `finish` (transactional; fails for
+//! good for one run in ten, so `charge` and `reserve` are compensated). Every effect and
+//! every compensation inserts a row in its step's own transaction; the audit counts them.
+
+use std::time::Duration;
+
+use seam_engine::{OnTimeout, RetryPolicy, Step, StepContext, StepError, Transition, Workflow};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+
+/// The input of one chaos run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChaosInput {
+    /// Sequence number in the workload.
+    pub n: usize,
+    /// The last step fails for good (one run in ten).
+    pub fail: bool,
+}
+
+/// Tables the steps write to; no unique constraints, so duplicates stay visible.
+pub const SCHEMA: &str = "
+    CREATE SCHEMA IF NOT EXISTS chaos;
+    CREATE TABLE IF NOT EXISTS chaos.effects (
+        run_id uuid NOT NULL, step text NOT NULL, attempt int NOT NULL,
+        at timestamptz NOT NULL DEFAULT now());
+    CREATE TABLE IF NOT EXISTS chaos.compensations (
+        run_id uuid NOT NULL, step text NOT NULL, at timestamptz NOT NULL DEFAULT now());
+    CREATE INDEX IF NOT EXISTS effects_run ON chaos.effects (run_id);
+    CREATE INDEX IF NOT EXISTS compensations_run ON chaos.compensations (run_id);";
+
+async fn effect(ctx: &StepContext) -> Result<(), StepError> {
+    let mut tx = ctx.tx().await?;
+    insert_effect(&mut tx, ctx).await
+}
+
+async fn insert_effect(conn: &mut PgConnection, ctx: &StepContext) -> Result<(), StepError> {
+    sqlx::query("INSERT INTO chaos.effects (run_id, step, attempt) VALUES ($1, $2, $3)")
+        .bind(ctx.run_id().0)
+        .bind(ctx.step())
+        .bind(ctx.attempt())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn compensation(ctx: StepContext) -> Result<(), StepError> {
+    let mut tx = ctx.tx().await?;
+    sqlx::query("INSERT INTO chaos.compensations (run_id, step) VALUES ($1, $2)")
+        .bind(ctx.run_id().0)
+        .bind(ctx.step())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+fn retry() -> RetryPolicy {
+    RetryPolicy::attempts(25).backoff(Duration::from_millis(100), Duration::from_secs(2))
+}
+
+/// The chaos workflow.
+pub fn workflow() -> Workflow {
+    let task = |name: &str| {
+        Step::task(name, |ctx| async move {
+            effect(&ctx).await?;
+            Transition::next(ctx.step())
+        })
+        .transactional()
+        .retry(retry())
+        .timeout(Duration::from_secs(20))
+    };
+    Workflow::builder("chaos-order", 1)
+        .queue("chaos")
+        .step(task("reserve").compensate(compensation))
+        .step(
+            Step::wait("payment", "paid")
+                .deadline(Duration::from_secs(600))
+                .on_timeout(OnTimeout::Fail)
+                .retry(retry()),
+        )
+        .step(Step::sleep("cool", Duration::from_millis(300)).retry(retry()))
+        .step(task("charge").compensate(compensation))
+        .step(
+            Step::task("finish", |ctx| async move {
+                let input: ChaosInput = ctx.run_input()?;
+                if input.fail {
+                    return Err(StepError::fatal("the carrier refused the parcel"));
+                }
+                effect(&ctx).await?;
+                Transition::complete(input.n)
+            })
+            .transactional()
+            .retry(retry()),
+        )
+        .build()
+        .expect("valid chaos workflow")
+}

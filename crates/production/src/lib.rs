@@ -1,0 +1,1 @@
+//! Production-run domain (issue to come).

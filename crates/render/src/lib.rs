@@ -1,0 +1,1 @@
+//! Render pipeline domain (issue to come).
