@@ -77,10 +77,9 @@ pub(crate) async fn schedule_next_compensation(
 
 /// Cancels, with compensation, every child of `run` that has not ended.
 async fn cancel_children(conn: &mut PgConnection, run: &RunRow, actor: &Actor) -> Result<()> {
-    for child_id in runs::active_children(conn, run.id).await? {
-        let Some(mut child) = runs::lock(conn, child_id).await? else {
-            continue;
-        };
+    let ids = runs::active_children(conn, run.id).await?;
+    // All of them locked before any ends: see `runs::lock_all`.
+    for mut child in runs::lock_all(conn, &ids).await? {
         if child.status.is_terminal() || child.status == RunStatus::Compensating {
             continue;
         }

@@ -49,6 +49,13 @@ pub(crate) async fn finish(
 
 /// Queues a join job on the parent when all its children at that step have ended, or when
 /// this child failed (the parent may fail fast).
+///
+/// This never takes the parent's row lock. A parent that compensates holds its own row and
+/// then locks each child to cancel it; a child ending at that moment holds its own row, so
+/// waiting here for the parent's would close a deadlock cycle. Siblings ending at once are
+/// serialised by an advisory lock on the parent instead, which only they take, so exactly
+/// one of them sees every sibling ended. The parent is read without a lock: anything that
+/// moves it off this step meanwhile also drops or ignores the join job queued here.
 async fn notify_parent(conn: &mut PgConnection, child: &RunRow, actor: &Actor) -> Result<()> {
     let (Some(parent_id), Some(step), Some(iteration)) = (
         child.parent_run_id,
@@ -57,7 +64,8 @@ async fn notify_parent(conn: &mut PgConnection, child: &RunRow, actor: &Actor) -
     ) else {
         return Ok(());
     };
-    let Some(parent) = runs::lock(conn, parent_id).await? else {
+    runs::serialize_child_ends(conn, parent_id).await?;
+    let Some(parent) = runs::get(conn, parent_id).await? else {
         return Ok(());
     };
     let at_step = parent.effective_status() == RunStatus::Waiting

@@ -58,13 +58,16 @@ async fn cancel_tree(
     reason: &str,
     actor: &Actor,
 ) -> Result<()> {
-    for child_id in runs::active_children(conn, run.id).await? {
-        if let Some(mut child) = runs::lock(conn, child_id).await? {
-            child.paused_from = None;
-            child.status = RunStatus::Running;
-            Box::pin(cancel_tree(conn, &mut child, reason, actor)).await?;
-            runs::save(conn, &child).await?;
+    let ids = runs::active_children(conn, run.id).await?;
+    // All of them locked before any ends: see `runs::lock_all`.
+    for mut child in runs::lock_all(conn, &ids).await? {
+        if child.status.is_terminal() {
+            continue;
         }
+        child.paused_from = None;
+        child.status = RunStatus::Running;
+        Box::pin(cancel_tree(conn, &mut child, reason, actor)).await?;
+        runs::save(conn, &child).await?;
     }
     let why = format!("cancelled without compensation by {actor}: {reason}");
     machine::finish(conn, run, RunStatus::Cancelled, None, Some(why), actor).await

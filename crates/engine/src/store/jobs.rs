@@ -236,6 +236,21 @@ pub async fn kill_leased(
     Ok(done.rows_affected() == 1)
 }
 
+/// Ends our lease on a job now, so the rescuer's next pass counts the attempt and re-queues
+/// the job (or ends it dead) instead of waiting out the whole lease. For a completion that
+/// could not commit (a deadlock victim, a dropped connection). False = the lease was lost.
+pub async fn expire_leased(conn: &mut PgConnection, id: i64, token: Uuid) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE seam.jobs SET lease_expires_at = now()
+         WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(token)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Gives a job back without counting an attempt (graceful shutdown).
 pub async fn release_leased(conn: &mut PgConnection, id: i64, token: Uuid) -> Result<bool> {
     let done = sqlx::query(

@@ -159,9 +159,14 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<RunRow>> {
 
 /// Reads and row-locks a run. Every change to a run starts here, so changes to one run are
 /// serialised and always take the run's lock before any of its jobs'.
+///
+/// The lock is `FOR NO KEY UPDATE`, the lock an `UPDATE` of non-key columns takes: it keeps
+/// other changers out but not the `FOR KEY SHARE` that inserting a job, event or execution
+/// of this run takes on it. So a child ending can queue its parent's join job while the
+/// parent's own transaction holds the parent (see `machine::finish`).
 pub async fn lock(conn: &mut PgConnection, id: RunId) -> Result<Option<RunRow>> {
     Ok(
-        sqlx::query_as("SELECT * FROM seam.runs WHERE id = $1 FOR UPDATE")
+        sqlx::query_as("SELECT * FROM seam.runs WHERE id = $1 FOR NO KEY UPDATE")
             .bind(id.0)
             .fetch_optional(conn)
             .await?,
@@ -200,7 +205,7 @@ pub async fn mark_started(conn: &mut PgConnection, ids: &[Uuid]) -> Result<()> {
     sqlx::query(
         "UPDATE seam.runs SET status = 'running', updated_at = now()
          WHERE id IN (SELECT id FROM seam.runs WHERE id = ANY($1) AND status = 'pending'
-                      FOR UPDATE SKIP LOCKED)",
+                      FOR NO KEY UPDATE SKIP LOCKED)",
     )
     .bind(ids)
     .execute(conn)
@@ -227,11 +232,24 @@ pub async fn children_of(
     .await?)
 }
 
-/// Every child run of `parent` that has not ended.
+/// Serialises, until the end of the transaction, the ends of `parent`'s children with one
+/// another, without touching the parent's row (which its own changes lock first).
+pub async fn serialize_child_ends(conn: &mut PgConnection, parent: RunId) -> Result<()> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('seam.child-ends/' || $1::text, 0))",
+    )
+    .bind(parent.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every child run of `parent` that has not ended, in id order: callers lock them one by
+/// one, and id order is the order every multi-run lock takes (see [`lock_many`]).
 pub async fn active_children(conn: &mut PgConnection, parent: RunId) -> Result<Vec<RunId>> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM seam.runs WHERE parent_run_id = $1
-           AND status NOT IN ('completed', 'failed', 'cancelled') ORDER BY created_at",
+           AND status NOT IN ('completed', 'failed', 'cancelled') ORDER BY id",
     )
     .bind(parent.0)
     .fetch_all(conn)
@@ -260,6 +278,21 @@ pub async fn delete_finished_before(
     Ok(done.rows_affected())
 }
 
+/// Reads and locks many runs in one statement, in id order, returned in id order. A cascade
+/// (a parent cancelling its children) locks every child this way before it ends any of
+/// them: ending a child takes its parent's child-ends lock ([`serialize_child_ends`]), and
+/// a transaction holding that lock must never wait for another child's row, which a child
+/// ending on its own holds while it waits for the same lock.
+pub async fn lock_all(conn: &mut PgConnection, ids: &[RunId]) -> Result<Vec<RunRow>> {
+    let ids: Vec<Uuid> = ids.iter().map(|r| r.0).collect();
+    Ok(
+        sqlx::query_as("SELECT * FROM seam.runs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind(&ids)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
 /// Locks many runs in id order (so concurrent batches cannot deadlock) and returns
 /// `(id, status, has_parent)` for each.
 pub async fn lock_many(
@@ -268,7 +301,7 @@ pub async fn lock_many(
 ) -> Result<Vec<(Uuid, RunStatus, bool)>> {
     Ok(sqlx::query_as(
         "SELECT id, status, parent_run_id IS NOT NULL FROM seam.runs
-         WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+         WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
     )
     .bind(ids)
     .fetch_all(conn)

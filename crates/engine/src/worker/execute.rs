@@ -38,12 +38,28 @@ pub(crate) async fn run_job(s: &Arc<Shared>, c: ClaimedJob) {
                 tracing::warn!(job = id, "lease lost before completion; result discarded")
             }
             Err(e) => {
-                tracing::error!(error = %e, "completing the job failed; its lease will expire")
+                tracing::error!(error = %e, "completing the job failed; the rescuer will retry it");
+                expire_lease(s, &c).await;
             }
         }
     }
     .instrument(span)
     .await
+}
+
+/// Hands a job whose completion failed to the rescuer now rather than after its lease.
+async fn expire_lease(s: &Shared, c: &ClaimedJob) {
+    let Some(token) = c.job.lease_token else {
+        return;
+    };
+    let res = async {
+        let mut conn = s.pool.acquire().await?;
+        crate::store::jobs::expire_leased(&mut conn, c.job.id, token).await
+    }
+    .await;
+    if let Err(e) = res {
+        tracing::warn!(error = %e, "could not end the lease early; it will expire by itself");
+    }
 }
 
 async fn process(s: &Arc<Shared>, c: &ClaimedJob) -> Result<()> {

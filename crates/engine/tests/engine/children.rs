@@ -1,5 +1,7 @@
 //! Children steps: fan-out, join, and child failure.
 
+use std::sync::Arc;
+
 use seam_engine::{ChildFailure, ChildSpec, RunStatus, Step, StepError, Transition, Workflow};
 use serde_json::json;
 
@@ -124,6 +126,181 @@ async fn no_children_means_the_step_completes_at_once() {
     let run = settle(&env, id).await;
     assert_status(&run, RunStatus::Completed);
     assert_eq!(run.output, Some(json!({ "children": 0, "total": 0 })));
+    w.shutdown().await.unwrap();
+    env.done().await;
+}
+
+/// Regression (found by CI): a parent that fails because one child failed cancels its other
+/// children while holding its own row; a sibling ending at that moment held its own row and
+/// waited for the parent's to tell it, so the two transactions deadlocked and the sibling's
+/// completion was lost until its lease expired. A child's end must never wait on its parent's
+/// row lock. Here the test holds the parent's row with the engine's run lock, as a
+/// compensating parent does, and the child must still end (its last transaction also queues
+/// a job for the parent, whose foreign key takes a key-share lock on the parent's row); then
+/// the test can lock the child, as the parent's cascade does.
+#[tokio::test]
+async fn a_child_ends_while_its_parent_holds_its_own_row() {
+    let env = setup().await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let g = gate.clone();
+    let c = Workflow::builder("gated-child", 1)
+        .step(Step::task("work", move |_ctx| {
+            let g = g.clone();
+            async move {
+                g.acquire().await.expect("open").forget();
+                Transition::complete("done")
+            }
+        }))
+        .build()
+        .unwrap();
+    let cc = c.clone();
+    let p = Workflow::builder("gated-parent", 1)
+        .step(Step::children("kids", move |_ctx| {
+            let cc = cc.clone();
+            async move { Ok(vec![ChildSpec::new(&cc, 1)?]) }
+        }))
+        .build()
+        .unwrap();
+    let w = worker(&env.pool, &[&p, &c]);
+    let id = env.client.start(&p, json!(null)).await.unwrap().run_id;
+    let parent = wait_for(&env, id, |r| r.status == RunStatus::Waiting).await;
+    assert_eq!(parent.current_step.as_deref(), Some("kids"));
+    let kid: uuid::Uuid = sqlx::query_scalar("SELECT id FROM seam.runs WHERE parent_run_id = $1")
+        .bind(id.0)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    let kid = seam_engine::RunId(kid);
+    wait_for_job(&env, kid, seam_engine::JobState::Running).await;
+
+    let mut hold = env.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM seam.runs WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(id.0)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    gate.add_permits(1);
+    // Fails (after 10 s) if the child's final transaction waits for the parent's row.
+    let ended = wait_for(&env, kid, |r| r.status.is_terminal()).await;
+    assert_status(&ended, RunStatus::Completed);
+    sqlx::query("SET LOCAL lock_timeout = '5s'")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    sqlx::query("SELECT 1 FROM seam.runs WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(kid.0)
+        .execute(&mut *hold)
+        .await
+        .expect("the child's row is free once it ended");
+    hold.commit().await.unwrap();
+
+    let run = settle(&env, id).await;
+    assert_status(&run, RunStatus::Completed);
+    w.shutdown().await.unwrap();
+    env.done().await;
+}
+
+/// Regression (found by CI): many parents, each failed by one child while its siblings end
+/// at the same moment. Every parent must fail, promptly, with no child left running and no
+/// completion lost to a deadlock.
+#[tokio::test]
+async fn parents_failed_by_a_child_while_siblings_end_concurrently() {
+    let env = setup().await;
+    let c = child();
+    let p = parent(&c, ChildFailure::FailParent);
+    let w = worker_with(&env.pool, &[&p, &c], |b| b.concurrency(32));
+    let mut ids = Vec::new();
+    for i in 0..24 {
+        let mut sizes: Vec<i64> = (1..=6).collect();
+        sizes[i % 6] = -1;
+        ids.push(env.client.start(&p, sizes).await.unwrap().run_id);
+    }
+    for id in ids {
+        let run = settle(&env, id).await;
+        assert_status(&run, RunStatus::Failed);
+    }
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM seam.runs WHERE parent_run_id IS NOT NULL AND finished_at IS NULL",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 0);
+    let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM seam.jobs WHERE state = 'running'")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        leased, 0,
+        "a completion was lost and its job is still leased"
+    );
+    w.shutdown().await.unwrap();
+    env.done().await;
+}
+
+/// Regression: an operator cancelling parents (with and without compensation) while their
+/// children end on their own. The cascade locks children while the children's own final
+/// transactions tell the parent; neither may deadlock the other, so every cancel succeeds
+/// and no child is left running.
+#[tokio::test]
+async fn cancelling_parents_while_their_children_end() {
+    let env = setup().await;
+    let c = Workflow::builder("jittery-child", 1)
+        .step(Step::task("work", |ctx| async move {
+            let ms: u64 = ctx.input()?;
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            Transition::complete(ms)
+        }))
+        .build()
+        .unwrap();
+    let cc = c.clone();
+    let p = Workflow::builder("jittery-parent", 1)
+        .step(Step::children("kids", move |ctx| {
+            let cc = cc.clone();
+            async move {
+                let n: u64 = ctx.input()?;
+                (0..6)
+                    .map(|i| ChildSpec::new(&cc, (n * 7 + i * 3) % 25))
+                    .collect()
+            }
+        }))
+        .build()
+        .unwrap();
+    let w = worker_with(&env.pool, &[&p, &c], |b| b.concurrency(32));
+    let op = seam_engine::Operator::new(env.pool.clone(), "carol");
+    let mut ids = Vec::new();
+    for n in 0..16u64 {
+        ids.push(env.client.start(&p, n).await.unwrap().run_id);
+    }
+    for id in &ids {
+        wait_for(&env, *id, |r| {
+            r.status == RunStatus::Waiting || r.status.is_terminal()
+        })
+        .await;
+    }
+    for (i, id) in ids.iter().enumerate() {
+        match op.cancel(*id, i % 2 == 0, "test").await {
+            Ok(_) => {}
+            // All its children ended first and the parent completed: nothing to cancel.
+            Err(seam_engine::EngineError::NotAllowed { .. }) => {}
+            Err(e) => panic!("cancel of {id} failed: {e}"),
+        }
+    }
+    for id in ids {
+        let run = settle(&env, id).await;
+        assert!(
+            matches!(run.status, RunStatus::Cancelled | RunStatus::Completed),
+            "{id} ended {}",
+            run.status
+        );
+    }
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM seam.runs WHERE parent_run_id IS NOT NULL AND finished_at IS NULL",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 0);
     w.shutdown().await.unwrap();
     env.done().await;
 }

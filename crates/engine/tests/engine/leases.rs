@@ -388,3 +388,56 @@ async fn graceful_shutdown_finishes_in_flight_work_and_releases_what_overruns() 
     );
     env.done().await;
 }
+
+/// A completion that cannot commit (here its transaction was aborted by the handler; in the
+/// field a deadlock victim or a dropped connection) hands its job to the rescuer at once
+/// instead of leaving it leased for the whole lease.
+#[tokio::test]
+async fn a_completion_that_cannot_commit_is_handed_back_at_once() {
+    let env = setup().await;
+    let wf = Workflow::builder("aborts-its-tx", 1)
+        .step(
+            Step::task("write", |ctx| async move {
+                if ctx.attempt() == 1 {
+                    // The statement fails and the handler swallows it: the transaction the
+                    // completion must commit in is now aborted.
+                    let _ = sqlx::query("SELECT 1/0")
+                        .execute(&mut *ctx.tx().await?)
+                        .await;
+                }
+                Transition::next(ctx.attempt())
+            })
+            .transactional()
+            .retry(fast_retry(3)),
+        )
+        .build()
+        .unwrap();
+    let w = worker_with(&env.pool, &[&wf], |b| b.lease(Duration::from_secs(600)));
+    let id = env.client.start(&wf, ()).await.unwrap().run_id;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let expired: bool = sqlx::query_scalar(
+            "SELECT coalesce(bool_or(lease_expires_at <= now()), false) FROM seam.jobs
+             WHERE run_id = $1 AND state = 'running'",
+        )
+        .bind(id.0)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+        if expired {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failed completion kept its 10-minute lease"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let soon = Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(rescuer(&env).run_once(soon).await.unwrap().requeued, 1);
+    let run = settle(&env, id).await;
+    assert_status(&run, RunStatus::Completed);
+    assert_eq!(run.output, Some(json!(2)));
+    w.shutdown().await.unwrap();
+    env.done().await;
+}
