@@ -56,7 +56,8 @@ seam runs retry --stuck --workflow flaky-import --reason \"feed fixed\" --dry-ru
     )]
     Retry(RetryArgs),
     /// Skip the step the run is at as if it succeeded with --output (or, while compensating,
-    /// skip that step's compensation).
+    /// skip that step's compensation). Child runs of a skipped children step are cancelled,
+    /// with compensation.
     #[command(
         after_help = "Example:\n  seam runs skip 3f2a1b4c --step import --output \
 '{\"imported\": 0}' --reason \"imported by hand\" --yes"
@@ -75,6 +76,7 @@ declined\" --yes"
     )]
     FailWait(FailWaitArgs),
     /// Restart the run at an earlier (or any) step, in a new iteration. Works on ended runs.
+    /// Child runs still working for the step it leaves are cancelled, with compensation.
     #[command(
         after_help = "Example:\n  seam runs rewind 3f2a1b4c --to charge_card --reason \
 \"card re-authorised\" --yes"

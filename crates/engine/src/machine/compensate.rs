@@ -25,7 +25,8 @@ pub(crate) async fn begin_compensation(
     reason: &str,
     actor: &Actor,
 ) -> Result<()> {
-    cancel_children(conn, run, actor).await?;
+    let why = format!("parent run {} is compensating", run.id);
+    cancel_children(conn, run, &why, actor).await?;
     // After the children: one that ends at once may queue a (now pointless) join job here.
     jobs::delete_for_run(conn, run.id).await?;
     run.set_status(RunStatus::Compensating);
@@ -75,26 +76,34 @@ pub(crate) async fn schedule_next_compensation(
     Ok(())
 }
 
-/// Cancels, with compensation, every child of `run` that has not ended.
-async fn cancel_children(conn: &mut PgConnection, run: &RunRow, actor: &Actor) -> Result<()> {
+/// Cancels, with compensation, every child of `run` that has not ended; returns how many.
+/// Used when the parent compensates, and when an operator moves it off a children step
+/// (rewind, skip), so no child is left working for a step the parent has abandoned.
+pub(crate) async fn cancel_children(
+    conn: &mut PgConnection,
+    run: &RunRow,
+    reason: &str,
+    actor: &Actor,
+) -> Result<usize> {
     let ids = runs::active_children(conn, run.id).await?;
+    let mut cancelled = 0;
     // All of them locked before any ends: see `runs::lock_all`.
     for mut child in runs::lock_all(conn, &ids).await? {
         if child.status.is_terminal() || child.status == RunStatus::Compensating {
             continue;
         }
         let child_def = Def::load(conn, &child.workflow, child.version).await?;
-        let reason = format!("parent run {} is compensating", run.id);
         Box::pin(begin_compensation(
             conn,
             &child_def,
             &mut child,
             RunStatus::Cancelled,
-            &reason,
+            reason,
             actor,
         ))
         .await?;
         runs::save(conn, &child).await?;
+        cancelled += 1;
     }
-    Ok(())
+    Ok(cancelled)
 }

@@ -12,7 +12,7 @@ mod signal;
 mod start;
 
 pub(crate) use advance::{advance, input_for};
-pub(crate) use compensate::{begin_compensation, schedule_next_compensation};
+pub(crate) use compensate::{begin_compensation, cancel_children, schedule_next_compensation};
 pub(crate) use enter::enter_step;
 pub(crate) use exhausted::{GiveUp, give_up, give_up_action};
 pub(crate) use finish::finish;

@@ -84,6 +84,9 @@ impl Operator {
         if current != step {
             return Err(a.refuse(format!("the run is at step '{current}', not '{step}'")));
         }
+        // Children still working for the skipped step are cancelled, with compensation.
+        let why = format!("parent run {run} skipped step '{step}' by {actor}: {reason}");
+        let children_cancelled = machine::cancel_children(&mut a.tx, &a.run, &why, &actor).await?;
         jobs::delete_for_run(&mut a.tx, run).await?;
         let queue = a.def.spec(step)?.queue.clone();
         let mut exec = operator_execution(
@@ -96,7 +99,11 @@ impl Operator {
         );
         exec.output = Some(&output);
         executions::insert(&mut a.tx, &exec).await?;
-        let data = reason_data(json!({ "step": step, "output": output }));
+        let data = reason_data(json!({
+            "step": step,
+            "output": output,
+            "children_cancelled": children_cancelled,
+        }));
         let t = Transition::Next(output);
         machine::advance(&mut a.tx, &a.def, &mut a.run, step, t, &actor).await?;
         self.commit(a, reason, data).await

@@ -12,7 +12,8 @@ use crate::store::runs::RunRow;
 
 impl Operator {
     /// Restarts the run at `step` in a new iteration. Works on ended runs too (repair from
-    /// any step). Compensations that already ran are not undone.
+    /// any step). Compensations that already ran are not undone. Child runs still working
+    /// for the step being left are cancelled, with compensation.
     pub async fn rewind(&self, run: RunId, step: &str, reason: &str) -> Result<RunRow> {
         let mut a = self.begin(run, "rewind").await?;
         use RunStatus::*;
@@ -31,6 +32,11 @@ impl Operator {
                 a.refuse("a child run that ended is owned by its parent; rewind the parent")
             );
         }
+        let actor = self.actor.clone();
+        // Children still working for the step being left would race the new iteration's
+        // (and repeat its effects): cancel them, compensating what they did.
+        let why = format!("parent run {run} was rewound to '{step}' by {actor}: {reason}");
+        let children_cancelled = machine::cancel_children(&mut a.tx, &a.run, &why, &actor).await?;
         jobs::delete_for_run(&mut a.tx, run).await?;
         let from = a.run.current_step.clone();
         a.run.status = Running;
@@ -40,9 +46,13 @@ impl Operator {
         a.run.compensation_target = None;
         a.run.iteration += 1;
         let input = machine::input_for(&a.def, &a.run, idx);
-        let actor = self.actor.clone();
         machine::enter_step(&mut a.tx, &a.def, &mut a.run, idx, &input, &actor).await?;
-        let data = json!({ "from": from, "to": step, "iteration": a.run.iteration });
+        let data = json!({
+            "from": from,
+            "to": step,
+            "iteration": a.run.iteration,
+            "children_cancelled": children_cancelled,
+        });
         self.commit(a, reason, data).await
     }
 }

@@ -304,3 +304,142 @@ async fn cancelling_parents_while_their_children_end() {
     w.shutdown().await.unwrap();
     env.done().await;
 }
+
+/// A child that reserves something (undone by its compensation), then waits to be confirmed.
+fn confirmable_child(log: &Log) -> Workflow {
+    let l = log.clone();
+    Workflow::builder("reserve-panel", 1)
+        .step(
+            Step::task(
+                "reserve",
+                |ctx| async move { Transition::next(ctx.run_id().0) },
+            )
+            .compensate(move |ctx| {
+                let l = l.clone();
+                async move {
+                    l.push(format!("release {}", ctx.run_id().0));
+                    Ok(())
+                }
+            }),
+        )
+        .step(Step::wait("confirm", "confirm"))
+        .build()
+        .unwrap()
+}
+
+fn batch_parent(child: &Workflow) -> Workflow {
+    let c = child.clone();
+    Workflow::builder("panel-batch", 1)
+        .step(Step::children("kids", move |_ctx| {
+            let c = c.clone();
+            async move { Ok(vec![ChildSpec::new(&c, 1)?, ChildSpec::new(&c, 2)?]) }
+        }))
+        .step(Step::task("done", |ctx| async move {
+            let v: serde_json::Value = ctx.input()?;
+            Transition::complete(v)
+        }))
+        .build()
+        .unwrap()
+}
+
+async fn live_children(env: &Env, parent: seam_engine::RunId) -> Vec<seam_engine::RunId> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT id FROM seam.runs WHERE parent_run_id = $1 AND finished_at IS NULL ORDER BY id",
+    )
+    .bind(parent.0)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    ids.into_iter().map(seam_engine::RunId).collect()
+}
+
+async fn children_waiting(env: &Env, parent: seam_engine::RunId) -> Vec<seam_engine::RunId> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let live = live_children(env, parent).await;
+        let mut waiting = 0;
+        for id in &live {
+            if env.client.run(*id).await.unwrap().status == RunStatus::Waiting {
+                waiting += 1;
+            }
+        }
+        if live.len() == 2 && waiting == 2 {
+            return live;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "children never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Rewinding a parent off a children step must not leave the old children working beside
+/// the new iteration's: they are cancelled and their effects compensated.
+#[tokio::test]
+async fn rewinding_a_parent_cancels_the_children_it_leaves_behind() {
+    let env = setup().await;
+    let log = Log::default();
+    let c = confirmable_child(&log);
+    let p = batch_parent(&c);
+    let w = worker(&env.pool, &[&p, &c]);
+    let id = env.client.start(&p, ()).await.unwrap().run_id;
+    let old = children_waiting(&env, id).await;
+    let op = seam_engine::Operator::new(env.pool.clone(), "carol");
+    op.rewind(id, "kids", "redo the batch").await.unwrap();
+    for kid in &old {
+        assert_status(&settle(&env, *kid).await, RunStatus::Cancelled);
+    }
+    let mut released = log.entries();
+    released.sort();
+    let mut expected: Vec<String> = old.iter().map(|k| format!("release {}", k.0)).collect();
+    expected.sort();
+    assert_eq!(
+        released, expected,
+        "each old child's reservation undone once"
+    );
+    let new = children_waiting(&env, id).await;
+    assert!(new.iter().all(|k| !old.contains(k)));
+    for kid in &new {
+        env.client.signal(*kid, "confirm", "ok").await.unwrap();
+    }
+    let run = settle(&env, id).await;
+    assert_status(&run, RunStatus::Completed);
+    let ev = history(&env, id).await;
+    let rewound = ev
+        .iter()
+        .find(|e| e.kind == "operator.rewind")
+        .expect("rewind event");
+    assert_eq!(
+        rewound.data.as_ref().unwrap()["children_cancelled"],
+        json!(2)
+    );
+    w.shutdown().await.unwrap();
+    env.done().await;
+}
+
+/// Skipping a children step moves the parent on and cancels the children still working.
+#[tokio::test]
+async fn skipping_a_children_step_cancels_its_children() {
+    let env = setup().await;
+    let log = Log::default();
+    let c = confirmable_child(&log);
+    let p = batch_parent(&c);
+    let w = worker(&env.pool, &[&p, &c]);
+    let id = env.client.start(&p, ()).await.unwrap().run_id;
+    let kids = children_waiting(&env, id).await;
+    let op = seam_engine::Operator::new(env.pool.clone(), "carol");
+    op.skip(id, "kids", json!("by hand"), "panels cut elsewhere")
+        .await
+        .unwrap();
+    let run = settle(&env, id).await;
+    assert_status(&run, RunStatus::Completed);
+    assert_eq!(run.output, Some(json!("by hand")));
+    for kid in &kids {
+        assert_status(&settle(&env, *kid).await, RunStatus::Cancelled);
+    }
+    assert_eq!(log.entries().len(), 2);
+    assert!(live_children(&env, id).await.is_empty());
+    w.shutdown().await.unwrap();
+    env.done().await;
+}
