@@ -35,6 +35,15 @@ pub struct Report {
     pub wrong_compensations: usize,
     /// Jobs still leased at the end (violation).
     pub leases_left: usize,
+    /// Child runs (parcels) started by the runs.
+    pub children: usize,
+    /// Child runs that never ended though their parent did (violation).
+    pub children_not_terminal: usize,
+    /// Ended runs without exactly one parcel per slot (violation).
+    pub wrong_children: usize,
+    /// Effects of steps whose run did not complete them: a parcel that did not complete
+    /// yet labelled (violation).
+    pub stray_effects: usize,
     /// Wall time of the workload in seconds.
     pub elapsed_s: f64,
 }
@@ -50,6 +59,9 @@ impl Report {
             + self.double_compensations
             + self.wrong_compensations
             + self.leases_left
+            + self.children_not_terminal
+            + self.wrong_children
+            + self.stray_effects
     }
 }
 
@@ -69,22 +81,59 @@ pub async fn audit(pool: &PgPool, report: &mut Report) -> anyhow::Result<()> {
          WHERE workflow = 'chaos-order' AND status IN ('completed', 'failed', 'cancelled')")
     .await?;
     report.not_terminal = present - report.terminal;
-    report.wrong_outcome = one("SELECT count(*) FROM seam.runs
-         WHERE workflow = 'chaos-order' AND finished_at IS NOT NULL
-           AND status <> CASE WHEN (input->>'fail')::bool THEN 'failed' ELSE 'completed' END")
+    // An order fails when its last step or one of its parcels fails; a parcel fails when
+    // told to, completes in an order that completed, and otherwise may have been cancelled
+    // by its failing parent.
+    report.wrong_outcome = one("SELECT
+           (SELECT count(*) FROM seam.runs
+            WHERE workflow = 'chaos-order' AND finished_at IS NOT NULL
+              AND status <> CASE WHEN (input->>'fail')::bool
+                                   OR coalesce((input->>'parcel_fails')::bool, false)
+                                 THEN 'failed' ELSE 'completed' END)
+         + (SELECT count(*) FROM seam.runs c JOIN seam.runs p ON p.id = c.parent_run_id
+            WHERE c.workflow = 'chaos-parcel' AND c.finished_at IS NOT NULL
+              AND NOT CASE
+                  WHEN (c.input->>'fail')::bool THEN c.status = 'failed'
+                  WHEN p.status = 'completed' OR (p.input->>'fail')::bool
+                      THEN c.status = 'completed'
+                  ELSE c.status IN ('completed', 'cancelled') END)")
+    .await?;
+    report.children = one("SELECT count(*) FROM seam.runs WHERE workflow = 'chaos-parcel'").await?;
+    report.children_not_terminal = one("SELECT count(*) FROM seam.runs c
+         JOIN seam.runs p ON p.id = c.parent_run_id
+         WHERE c.workflow = 'chaos-parcel' AND c.finished_at IS NULL
+           AND p.finished_at IS NOT NULL")
+    .await?;
+    // Every order that ended passed `pack` (the finish failure comes after it), so it has one
+    // parcel per slot, no more, no fewer.
+    report.wrong_children = one("SELECT count(*) FROM seam.runs p
+         CROSS JOIN generate_series(0, 2) AS slot(k)
+         WHERE p.workflow = 'chaos-order' AND p.finished_at IS NOT NULL
+           AND (SELECT count(*) FROM seam.runs c
+                WHERE c.parent_run_id = p.id AND (c.input->>'k')::int = slot.k) <> 1")
+    .await?;
+    report.stray_effects = one("SELECT count(*) FROM chaos.effects e
+         JOIN seam.runs c ON c.id = e.run_id
+         WHERE c.workflow = 'chaos-parcel' AND c.status <> 'completed'")
     .await?;
     report.duplicated_effects = one(
         "SELECT count(*) FROM (SELECT 1 FROM chaos.effects GROUP BY run_id, step
                                HAVING count(*) > 1) d",
     )
     .await?;
-    // Completed runs wrote reserve, charge and finish; failed ones reserve and charge.
-    report.missing_effects = one("SELECT count(*) FROM seam.runs r
-         CROSS JOIN LATERAL (VALUES ('reserve'), ('charge'), ('finish')) s(step)
-         WHERE r.workflow = 'chaos-order' AND r.finished_at IS NOT NULL
-           AND NOT (s.step = 'finish' AND r.status = 'failed')
-           AND NOT EXISTS (SELECT 1 FROM chaos.effects e
-                           WHERE e.run_id = r.id AND e.step = s.step)")
+    // Completed orders wrote reserve, charge and finish; failed ones reserve and charge.
+    // Completed parcels wrote label.
+    report.missing_effects = one("SELECT
+           (SELECT count(*) FROM seam.runs r
+            CROSS JOIN LATERAL (VALUES ('reserve'), ('charge'), ('finish')) s(step)
+            WHERE r.workflow = 'chaos-order' AND r.finished_at IS NOT NULL
+              AND NOT (s.step = 'finish' AND r.status = 'failed')
+              AND NOT EXISTS (SELECT 1 FROM chaos.effects e
+                              WHERE e.run_id = r.id AND e.step = s.step))
+         + (SELECT count(*) FROM seam.runs c
+            WHERE c.workflow = 'chaos-parcel' AND c.status = 'completed'
+              AND NOT EXISTS (SELECT 1 FROM chaos.effects e
+                              WHERE e.run_id = c.id AND e.step = 'label'))")
     .await?;
     report.double_compensations = one(
         "SELECT count(*) FROM (SELECT 1 FROM chaos.compensations GROUP BY run_id, step
@@ -124,6 +173,32 @@ mod tests {
         id
     }
 
+    /// Parcels of `order`, one per slot given, with the label effect of completed ones.
+    async fn parcels(pool: &PgPool, order: uuid::Uuid, statuses: &[&str]) {
+        for (k, status) in statuses.iter().enumerate() {
+            let id = uuid::Uuid::new_v4();
+            let finished = matches!(*status, "completed" | "failed" | "cancelled");
+            sqlx::query(
+                "INSERT INTO seam.runs (id, workflow, version, status, input, created_by,
+                                        finished_at, parent_run_id, parent_step,
+                                        parent_iteration)
+                 VALUES ($1, 'chaos-parcel', 1, $2, $3, 'test', CASE WHEN $4 THEN now() END,
+                         $5, 'pack', 0)",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(serde_json::json!({ "k": k, "fail": false }))
+            .bind(finished)
+            .bind(order)
+            .execute(pool)
+            .await
+            .unwrap();
+            if *status == "completed" {
+                effect(pool, id, "label").await;
+            }
+        }
+    }
+
     async fn effect(pool: &PgPool, run: uuid::Uuid, step: &str) {
         sqlx::query("INSERT INTO chaos.effects (run_id, step, attempt) VALUES ($1, $2, 1)")
             .bind(run)
@@ -154,15 +229,18 @@ mod tests {
             .unwrap();
 
         // A clean completed run and a clean failed run.
+        let done = ["completed"; 3];
         let ok = run(&pool, "completed", false).await;
         for s in ["reserve", "charge", "finish"] {
             effect(&pool, ok, s).await;
         }
+        parcels(&pool, ok, &done).await;
         let failed = run(&pool, "failed", true).await;
         for s in ["reserve", "charge"] {
             effect(&pool, failed, s).await;
             compensation(&pool, failed, s).await;
         }
+        parcels(&pool, failed, &done).await;
         let mut clean = Report {
             runs: 2,
             ..Report::default()
@@ -172,22 +250,35 @@ mod tests {
 
         // Planted: a duplicated effect, a missing effect, a double compensation, a missing
         // compensation, a compensation of a completed run, a wrong outcome, a run that never
-        // ended, a lost run, and a job left leased.
+        // ended, a lost run, and a job left leased; for parcels: a cancelled parcel of a
+        // completed order (wrong outcome), a parcel still running under an ended order, a
+        // missing parcel, and a cancelled parcel that labelled anyway (stray effect).
         effect(&pool, ok, "charge").await;
         let missing = run(&pool, "completed", false).await;
         effect(&pool, missing, "reserve").await;
         effect(&pool, missing, "charge").await;
+        parcels(&pool, missing, &["cancelled", "completed", "completed"]).await;
         compensation(&pool, failed, "charge").await;
         let uncompensated = run(&pool, "failed", true).await;
         effect(&pool, uncompensated, "reserve").await;
         effect(&pool, uncompensated, "charge").await;
         compensation(&pool, uncompensated, "reserve").await;
+        parcels(&pool, uncompensated, &["completed", "running"]).await;
         compensation(&pool, ok, "reserve").await;
         let wrong = run(&pool, "failed", false).await;
         for s in ["reserve", "charge"] {
             effect(&pool, wrong, s).await;
             compensation(&pool, wrong, s).await;
         }
+        parcels(&pool, wrong, &["completed", "cancelled", "completed"]).await;
+        let stray: uuid::Uuid = sqlx::query_scalar(
+            "SELECT id FROM seam.runs WHERE parent_run_id = $1 AND status = 'cancelled'",
+        )
+        .bind(wrong)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        effect(&pool, stray, "label").await;
         let stuck = run(&pool, "running", false).await;
         sqlx::query(
             "INSERT INTO seam.jobs (run_id, kind, queue, pin, step, iteration, max_attempts,
@@ -208,7 +299,11 @@ mod tests {
         assert_eq!(r.missing_effects, 1, "{r:?}");
         assert_eq!(r.double_compensations, 1, "{r:?}");
         assert_eq!(r.wrong_compensations, 2, "{r:?}");
-        assert_eq!(r.wrong_outcome, 1, "{r:?}");
+        assert_eq!(r.wrong_outcome, 2, "{r:?}");
+        assert_eq!(r.children_not_terminal, 1, "{r:?}");
+        assert_eq!(r.wrong_children, 1, "{r:?}");
+        assert_eq!(r.stray_effects, 1, "{r:?}");
+        assert_eq!(r.children, 14, "{r:?}");
         assert_eq!(r.not_terminal, 1, "{r:?}");
         assert_eq!(r.lost, 1, "{r:?}");
         assert_eq!(r.leases_left, 1, "{r:?}");

@@ -222,6 +222,7 @@ async fn workload_under_chaos(
             let input = ChaosInput {
                 n,
                 fail: n % 10 == 0,
+                parcel_fails: n % 10 == 5,
             };
             let opts = StartOptions::idempotency_key(format!("chaos-{n}"));
             ids.push(client.start_in_tx(&mut tx, &wf, input, opts).await?.run_id);
@@ -263,11 +264,13 @@ async fn send_signals(client: Client, ids: Vec<RunId>, pace: Duration) {
 }
 
 async fn terminal_count(pool: &PgPool) -> Option<usize> {
-    sqlx::query_scalar::<_, i64>("SELECT count(*) FROM seam.runs WHERE finished_at IS NOT NULL")
-        .fetch_one(pool)
-        .await
-        .ok()
-        .map(|n| n as usize)
+    sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM seam.runs WHERE finished_at IS NOT NULL AND parent_run_id IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+    .ok()
+    .map(|n| n as usize)
 }
 
 async fn storm(

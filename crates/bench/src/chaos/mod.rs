@@ -48,7 +48,7 @@ pub struct ChaosArgs {
 
 /// The workflows chaos worker processes serve.
 pub fn workflows() -> Vec<Workflow> {
-    vec![workload::workflow()]
+    workload::workflows()
 }
 
 /// Runs the harness (or, with `--worker`, one of its worker processes).
@@ -73,11 +73,14 @@ async fn worker(args: ChaosArgs) -> anyhow::Result<()> {
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy(&url)?;
-    let wf = workload::workflow();
+    let wfs = workload::workflows();
     // PostgreSQL may be restarting while we start: keep trying to register.
     loop {
-        let worker = Worker::builder(pool.clone())
-            .workflow(&wf)
+        let mut builder = Worker::builder(pool.clone());
+        for wf in &wfs {
+            builder = builder.workflow(wf);
+        }
+        let worker = builder
             .name("chaos")
             .concurrency(args.concurrency)
             .lease(Duration::from_millis(args.lease_ms))

@@ -1,13 +1,18 @@
-//! The chaos workload: a workflow whose database effects can be counted afterwards.
+//! The chaos workload: workflows whose database effects can be counted afterwards.
 //!
-//! `reserve` (transactional, compensated) -> `payment` (wait for signal `paid`) -> `cool`
-//! (sleep) -> `charge` (transactional, compensated) -> `finish` (transactional; fails for
-//! good for one run in ten, so `charge` and `reserve` are compensated). Every effect and
-//! every compensation inserts a row in its step's own transaction; the audit counts them.
+//! `chaos-order`: `reserve` (transactional, compensated) -> `payment` (wait for signal
+//! `paid`) -> `cool` (sleep) -> `charge` (transactional, compensated) -> `pack` (children:
+//! three `chaos-parcel` runs) -> `finish` (transactional). One run in ten fails for good at
+//! `finish`; another one in ten has a parcel that fails for good, which fails the parent
+//! while its sibling parcels are still ending. Either way `charge` and `reserve` are
+//! compensated. `chaos-parcel` has one transactional step, `label`. Every effect and every
+//! compensation inserts a row in its step's own transaction; the audit counts them.
 
 use std::time::Duration;
 
-use seam_engine::{OnTimeout, RetryPolicy, Step, StepContext, StepError, Transition, Workflow};
+use seam_engine::{
+    ChildSpec, OnTimeout, RetryPolicy, Step, StepContext, StepError, Transition, Workflow,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
@@ -17,6 +22,21 @@ pub struct ChaosInput {
     /// Sequence number in the workload.
     pub n: usize,
     /// The last step fails for good (one run in ten).
+    pub fail: bool,
+    /// One of the run's parcels fails for good (another one run in ten).
+    #[serde(default)]
+    pub parcel_fails: bool,
+}
+
+/// Parcels per order.
+pub const PARCELS: usize = 3;
+
+/// The input of one parcel (child run).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParcelInput {
+    /// Parcel number within its order.
+    pub k: usize,
+    /// Its `label` step fails for good.
     pub fail: bool,
 }
 
@@ -60,8 +80,35 @@ fn retry() -> RetryPolicy {
     RetryPolicy::attempts(25).backoff(Duration::from_millis(100), Duration::from_secs(2))
 }
 
-/// The chaos workflow.
+/// The child workflow: one parcel, labelled in one transactional step.
+pub fn parcel_workflow() -> Workflow {
+    Workflow::builder("chaos-parcel", 1)
+        .queue("chaos")
+        .step(
+            Step::task("label", |ctx| async move {
+                let p: ParcelInput = ctx.input()?;
+                if p.fail {
+                    return Err(StepError::fatal("the label printer jammed"));
+                }
+                effect(&ctx).await?;
+                Transition::complete(p.k)
+            })
+            .transactional()
+            .retry(retry())
+            .timeout(Duration::from_secs(20)),
+        )
+        .build()
+        .expect("valid chaos parcel workflow")
+}
+
+/// Every workflow the chaos workers serve.
+pub fn workflows() -> Vec<Workflow> {
+    vec![workflow(), parcel_workflow()]
+}
+
+/// The chaos workflow (the parent).
 pub fn workflow() -> Workflow {
+    let parcel = parcel_workflow();
     let task = |name: &str| {
         Step::task(name, |ctx| async move {
             effect(&ctx).await?;
@@ -82,6 +129,21 @@ pub fn workflow() -> Workflow {
         )
         .step(Step::sleep("cool", Duration::from_millis(300)).retry(retry()))
         .step(task("charge").compensate(compensation))
+        .step(
+            Step::children("pack", move |ctx| {
+                let parcel = parcel.clone();
+                async move {
+                    let input: ChaosInput = ctx.run_input()?;
+                    (0..PARCELS)
+                        .map(|k| {
+                            let fail = input.parcel_fails && k == 1;
+                            ChildSpec::new(&parcel, ParcelInput { k, fail })
+                        })
+                        .collect()
+                }
+            })
+            .retry(retry()),
+        )
         .step(
             Step::task("finish", |ctx| async move {
                 let input: ChaosInput = ctx.run_input()?;
