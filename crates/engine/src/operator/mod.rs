@@ -13,6 +13,9 @@
 //! | compensation_failed  | retry, skip the compensation, cancel --no-compensate, rewind |
 //! | paused               | resume, cancel                                              |
 //! | completed, failed, cancelled | rewind                                              |
+//!
+//! An action that takes a parent off a children step (rewind, skip, cancel) also cancels the
+//! child runs still working for that step, compensating them unless the cancel says not to.
 
 mod cancel;
 mod pause;
