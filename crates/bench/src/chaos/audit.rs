@@ -41,8 +41,8 @@ pub struct Report {
     pub children_not_terminal: usize,
     /// Ended runs without exactly one parcel per slot (violation).
     pub wrong_children: usize,
-    /// Effects of steps whose run did not complete them: a parcel that did not complete
-    /// yet labelled (violation).
+    /// Effects of steps that did not complete: a parcel that did not complete yet labelled,
+    /// an order that did not complete yet finished (violation).
     pub stray_effects: usize,
     /// Wall time of the workload in seconds.
     pub elapsed_s: f64,
@@ -112,9 +112,12 @@ pub async fn audit(pool: &PgPool, report: &mut Report) -> anyhow::Result<()> {
            AND (SELECT count(*) FROM seam.runs c
                 WHERE c.parent_run_id = p.id AND (c.input->>'k')::int = slot.k) <> 1")
     .await?;
-    report.stray_effects = one("SELECT count(*) FROM chaos.effects e
-         JOIN seam.runs c ON c.id = e.run_id
-         WHERE c.workflow = 'chaos-parcel' AND c.status <> 'completed'")
+    report.stray_effects = one(
+        "SELECT count(*) FROM chaos.effects e
+         JOIN seam.runs r ON r.id = e.run_id
+         WHERE r.status <> 'completed'
+           AND (r.workflow = 'chaos-parcel' OR (r.workflow = 'chaos-order' AND e.step = 'finish'))",
+    )
     .await?;
     report.duplicated_effects = one(
         "SELECT count(*) FROM (SELECT 1 FROM chaos.effects GROUP BY run_id, step
@@ -252,7 +255,8 @@ mod tests {
         // compensation, a compensation of a completed run, a wrong outcome, a run that never
         // ended, a lost run, and a job left leased; for parcels: a cancelled parcel of a
         // completed order (wrong outcome), a parcel still running under an ended order, a
-        // missing parcel, and a cancelled parcel that labelled anyway (stray effect).
+        // missing parcel, and a cancelled parcel that labelled anyway (stray effect); and a
+        // failed order whose last step wrote its effect anyway.
         effect(&pool, ok, "charge").await;
         let missing = run(&pool, "completed", false).await;
         effect(&pool, missing, "reserve").await;
@@ -279,6 +283,7 @@ mod tests {
         .await
         .unwrap();
         effect(&pool, stray, "label").await;
+        effect(&pool, uncompensated, "finish").await;
         let stuck = run(&pool, "running", false).await;
         sqlx::query(
             "INSERT INTO seam.jobs (run_id, kind, queue, pin, step, iteration, max_attempts,
@@ -302,7 +307,7 @@ mod tests {
         assert_eq!(r.wrong_outcome, 2, "{r:?}");
         assert_eq!(r.children_not_terminal, 1, "{r:?}");
         assert_eq!(r.wrong_children, 1, "{r:?}");
-        assert_eq!(r.stray_effects, 1, "{r:?}");
+        assert_eq!(r.stray_effects, 2, "{r:?}");
         assert_eq!(r.children, 14, "{r:?}");
         assert_eq!(r.not_terminal, 1, "{r:?}");
         assert_eq!(r.lost, 1, "{r:?}");
