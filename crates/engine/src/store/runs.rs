@@ -259,6 +259,8 @@ pub async fn active_children(conn: &mut PgConnection, parent: RunId) -> Result<V
 
 /// Deletes up to `limit` runs that ended before `cutoff` and whose parent (if any) ended
 /// too; returns how many went. Their jobs, executions, signals and events go with them.
+/// Skips rows another transaction holds, so the cleaners of many workers take disjoint
+/// batches instead of queueing behind (or deadlocking with) one another.
 pub async fn delete_finished_before(
     conn: &mut PgConnection,
     cutoff: DateTime<Utc>,
@@ -269,7 +271,8 @@ pub async fn delete_finished_before(
              SELECT r.id FROM seam.runs r
              LEFT JOIN seam.runs p ON p.id = r.parent_run_id
              WHERE r.finished_at < $1 AND (p.id IS NULL OR p.finished_at IS NOT NULL)
-             ORDER BY r.finished_at LIMIT $2)",
+             ORDER BY r.finished_at LIMIT $2
+             FOR UPDATE OF r SKIP LOCKED)",
     )
     .bind(cutoff)
     .bind(limit)

@@ -57,3 +57,86 @@ async fn finished_runs_are_pruned_after_the_retention_age() {
     }
     env.done().await;
 }
+
+/// Inserts `n` runs that completed three hours ago.
+async fn old_finished_runs(env: &Env, n: i64) -> Vec<uuid::Uuid> {
+    sqlx::query_scalar(
+        "INSERT INTO seam.runs (id, workflow, version, status, input, created_by, finished_at)
+         SELECT gen_random_uuid(), 'done', 1, 'completed', 'null', 'test',
+                now() - interval '3 hours'
+         FROM generate_series(1, $1)
+         RETURNING id",
+    )
+    .bind(n)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap()
+}
+
+fn cleaner(env: &Env, batch: i64) -> Cleaner {
+    Cleaner::new(
+        env.pool.clone(),
+        CleanerConfig {
+            retention: std::time::Duration::from_secs(3600),
+            batch,
+            ..CleanerConfig::default()
+        },
+    )
+}
+
+/// Every worker runs a cleaner. One must not wait for a finished run another transaction
+/// holds (an operator rewinding it, another cleaner deleting it): it skips it this pass.
+#[tokio::test]
+async fn the_cleaner_skips_runs_another_transaction_holds() {
+    let env = setup().await;
+    let ids = old_finished_runs(&env, 5).await;
+    let mut hold = env.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM seam.runs WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(ids[0])
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let pass = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        cleaner(&env, 100).run_once(Utc::now()),
+    )
+    .await
+    .expect("the cleaner waited for a locked run")
+    .unwrap();
+    assert_eq!(pass.runs_deleted, 4);
+    hold.commit().await.unwrap();
+    assert_eq!(
+        cleaner(&env, 100)
+            .run_once(Utc::now())
+            .await
+            .unwrap()
+            .runs_deleted,
+        1,
+        "the skipped run goes on the next pass"
+    );
+    env.done().await;
+}
+
+/// Cleaners of several workers pruning the same backlog at once all succeed, and together
+/// delete every run exactly once.
+#[tokio::test]
+async fn concurrent_cleaners_share_the_backlog() {
+    let env = setup().await;
+    old_finished_runs(&env, 600).await;
+    let passes = futures::future::join_all((0..4).map(|_| {
+        let c = cleaner(&env, 25);
+        async move { c.run_once(Utc::now()).await }
+    }))
+    .await;
+    let mut deleted = 0;
+    for p in passes {
+        deleted += p.expect("a cleaner pass failed").runs_deleted;
+    }
+    assert_eq!(deleted, 600);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM seam.runs")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    env.done().await;
+}
