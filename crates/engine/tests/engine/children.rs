@@ -42,6 +42,28 @@ fn parent(child: &Workflow, on_failure: ChildFailure) -> Workflow {
         .unwrap()
 }
 
+/// Children of `parent` that have not ended, in id order.
+async fn live_children(env: &Env, parent: seam_engine::RunId) -> Vec<seam_engine::RunId> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT id FROM seam.runs WHERE parent_run_id = $1 AND finished_at IS NULL ORDER BY id",
+    )
+    .bind(parent.0)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    ids.into_iter().map(seam_engine::RunId).collect()
+}
+
+/// Child runs of any parent that have not ended.
+async fn unended_children(env: &Env) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM seam.runs WHERE parent_run_id IS NOT NULL AND finished_at IS NULL",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn children_fan_out_and_the_parent_joins_their_outputs() {
     let env = setup().await;
@@ -85,14 +107,7 @@ async fn a_failed_child_fails_the_parent_by_default() {
         run.error
     );
     // No child is left running.
-    let live: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM seam.runs WHERE parent_run_id = $1 AND finished_at IS NULL",
-    )
-    .bind(id.0)
-    .fetch_one(&env.pool)
-    .await
-    .unwrap();
-    assert_eq!(live, 0);
+    assert!(live_children(&env, id).await.is_empty());
     w.shutdown().await.unwrap();
     env.done().await;
 }
@@ -219,13 +234,7 @@ async fn parents_failed_by_a_child_while_siblings_end_concurrently() {
         let run = settle(&env, id).await;
         assert_status(&run, RunStatus::Failed);
     }
-    let live: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM seam.runs WHERE parent_run_id IS NOT NULL AND finished_at IS NULL",
-    )
-    .fetch_one(&env.pool)
-    .await
-    .unwrap();
-    assert_eq!(live, 0);
+    assert_eq!(unended_children(&env).await, 0);
     let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM seam.jobs WHERE state = 'running'")
         .fetch_one(&env.pool)
         .await
@@ -294,13 +303,7 @@ async fn cancelling_parents_while_their_children_end() {
             run.status
         );
     }
-    let live: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM seam.runs WHERE parent_run_id IS NOT NULL AND finished_at IS NULL",
-    )
-    .fetch_one(&env.pool)
-    .await
-    .unwrap();
-    assert_eq!(live, 0);
+    assert_eq!(unended_children(&env).await, 0);
     w.shutdown().await.unwrap();
     env.done().await;
 }
@@ -340,17 +343,6 @@ fn batch_parent(child: &Workflow) -> Workflow {
         }))
         .build()
         .unwrap()
-}
-
-async fn live_children(env: &Env, parent: seam_engine::RunId) -> Vec<seam_engine::RunId> {
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "SELECT id FROM seam.runs WHERE parent_run_id = $1 AND finished_at IS NULL ORDER BY id",
-    )
-    .bind(parent.0)
-    .fetch_all(&env.pool)
-    .await
-    .unwrap();
-    ids.into_iter().map(seam_engine::RunId).collect()
 }
 
 async fn children_waiting(env: &Env, parent: seam_engine::RunId) -> Vec<seam_engine::RunId> {
