@@ -85,11 +85,10 @@ pub(crate) async fn cancel_children(
     reason: &str,
     actor: &Actor,
 ) -> Result<usize> {
-    let ids = runs::active_children(conn, run.id).await?;
     let mut cancelled = 0;
-    // All of them locked before any ends: see `runs::lock_all`.
-    for mut child in runs::lock_all(conn, &ids).await? {
-        if child.status.is_terminal() || child.status == RunStatus::Compensating {
+    // All of them locked before any ends: see `runs::lock_active_children`.
+    for mut child in runs::lock_active_children(conn, run.id).await? {
+        if child.status == RunStatus::Compensating {
             continue;
         }
         let child_def = Def::load(conn, &child.workflow, child.version).await?;

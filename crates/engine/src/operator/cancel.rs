@@ -58,12 +58,8 @@ async fn cancel_tree(
     reason: &str,
     actor: &Actor,
 ) -> Result<()> {
-    let ids = runs::active_children(conn, run.id).await?;
-    // All of them locked before any ends: see `runs::lock_all`.
-    for mut child in runs::lock_all(conn, &ids).await? {
-        if child.status.is_terminal() {
-            continue;
-        }
+    // All of them locked before any ends: see `runs::lock_active_children`.
+    for mut child in runs::lock_active_children(conn, run.id).await? {
         child.paused_from = None;
         child.status = RunStatus::Running;
         Box::pin(cancel_tree(conn, &mut child, reason, actor)).await?;

@@ -244,17 +244,21 @@ pub async fn serialize_child_ends(conn: &mut PgConnection, parent: RunId) -> Res
     Ok(())
 }
 
-/// Every child run of `parent` that has not ended, in id order: callers lock them one by
-/// one, and id order is the order every multi-run lock takes (see [`lock_many`]).
-pub async fn active_children(conn: &mut PgConnection, parent: RunId) -> Result<Vec<RunId>> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM seam.runs WHERE parent_run_id = $1
-           AND status NOT IN ('completed', 'failed', 'cancelled') ORDER BY id",
+/// Reads and locks, in one statement and in id order, every child run of `parent` that has
+/// not ended. A cascade (a parent cancelling its children) locks them all this way before it
+/// ends any: ending a child takes its parent's child-ends lock ([`serialize_child_ends`]),
+/// and a transaction holding that lock must never wait for another child's row, which a
+/// child ending on its own holds while it waits for the same lock. A child that ends while
+/// we wait for its row is rechecked against the filter and left out.
+pub async fn lock_active_children(conn: &mut PgConnection, parent: RunId) -> Result<Vec<RunRow>> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM seam.runs WHERE parent_run_id = $1
+           AND status NOT IN ('completed', 'failed', 'cancelled')
+         ORDER BY id FOR NO KEY UPDATE",
     )
     .bind(parent.0)
     .fetch_all(conn)
-    .await?;
-    Ok(ids.into_iter().map(RunId).collect())
+    .await?)
 }
 
 /// Deletes up to `limit` runs that ended before `cutoff` and whose parent (if any) ended
@@ -279,21 +283,6 @@ pub async fn delete_finished_before(
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
-}
-
-/// Reads and locks many runs in one statement, in id order, returned in id order. A cascade
-/// (a parent cancelling its children) locks every child this way before it ends any of
-/// them: ending a child takes its parent's child-ends lock ([`serialize_child_ends`]), and
-/// a transaction holding that lock must never wait for another child's row, which a child
-/// ending on its own holds while it waits for the same lock.
-pub async fn lock_all(conn: &mut PgConnection, ids: &[RunId]) -> Result<Vec<RunRow>> {
-    let ids: Vec<Uuid> = ids.iter().map(|r| r.0).collect();
-    Ok(
-        sqlx::query_as("SELECT * FROM seam.runs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-            .bind(&ids)
-            .fetch_all(conn)
-            .await?,
-    )
 }
 
 /// Locks many runs in id order (so concurrent batches cannot deadlock) and returns
